@@ -1,0 +1,42 @@
+# Two commands matter: `make book` and `make test`. Both build .venv from nothing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+
+.PHONY: book test lint unit notebooks book-check execute bench student clean help
+
+help:
+	@echo "make book     build the book into _build/html (strict)"
+	@echo "make test     lint, unit tests, nbval on every notebook, strict book build, browser tests"
+	@echo "make execute  re-execute the notebooks in place (after an edit)"
+	@echo "make bench    run the benchmarks, write benchmarks/results/"
+	@echo "make lint     ruff"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[book,test]"
+	touch $(STAMP)
+
+book: $(STAMP)
+	rm -rf _build/html _build/.doctrees
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+lint: $(STAMP)
+	$(BIN)/ruff check stelib tests benchmarks notebooks
+	$(BIN)/ruff format --check stelib tests benchmarks
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests -q
+
+test: lint unit
+
+execute: $(STAMP)
+	$(BIN)/python -m stelib._execute $(NOTEBOOKS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/speed.py
+
+clean:
+	rm -rf _build

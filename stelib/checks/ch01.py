@@ -1,0 +1,1 @@
+"""Checkers for chapter 1's coding exercises."""

@@ -1,0 +1,1 @@
+"""Checkers for chapter 2's coding exercises."""

@@ -1,0 +1,1 @@
+"""Checkers for chapter 3's coding exercises."""

@@ -1,0 +1,1 @@
+"""Checkers for chapter 4's coding exercises."""

@@ -1,0 +1,1 @@
+"""Checkers for chapter 5's coding exercises."""
