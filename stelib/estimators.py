@@ -227,10 +227,20 @@ def st_gumbel_softmax(
     return _relaxed(f, logits, dist, n_samples, generator, tau, hard=True)
 
 
+def supports(estimator: Callable, dist: str) -> bool:
+    """Whether ``estimator`` handles ``dist`` (its ``dists`` attribute; all do both unless
+    they say otherwise)."""
+    return dist in getattr(estimator, "dists", ("bernoulli", "categorical"))
+
+
+for _estimator in (reinforce, straight_through, gumbel_softmax, st_gumbel_softmax):
+    _estimator.dists = ("bernoulli", "categorical")
+
 ESTIMATORS: dict[str, Callable[..., torch.Tensor]] = {
     "reinforce": reinforce,
     "straight_through": straight_through,
     "gumbel_softmax": gumbel_softmax,
     "st_gumbel_softmax": st_gumbel_softmax,
 }
-"""Every estimator by name, so notebooks and benchmarks can loop over them."""
+"""Every estimator by name, so notebooks and benchmarks can loop over them; each has a
+``dists`` attribute naming the distributions it handles (see :func:`supports`)."""
