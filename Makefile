@@ -30,10 +30,14 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q
 
-test: lint unit
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider -q --nbval \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) book/status.ipynb
+
+test: lint unit notebooks book
 
 execute: $(STAMP)
-	$(BIN)/python -m stelib._execute $(NOTEBOOKS)
+	$(BIN)/python -m stelib._execute $(NOTEBOOKS) book/status.ipynb
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/speed.py

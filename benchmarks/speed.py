@@ -125,7 +125,9 @@ def main() -> None:
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     for backward, r in results["ste_threshold"].items():
         print(f"ste_threshold({backward!r}) / idiom: {r['ratio']:.3f}")
-    print(f"gumbel_softmax(hard=True) / F.gumbel_softmax: {results['gumbel_softmax_hard']['ratio']:.3f}")
+    print(
+        f"gumbel_softmax(hard=True) / F.gumbel_softmax: {results['gumbel_softmax_hard']['ratio']:.3f}"
+    )
     ratios = results["reinforce"]["ratio_to_one_sample"]
     print("reinforce time vs n_samples (ratio to 1):", {n: round(r, 2) for n, r in ratios.items()})
     print(f"wrote {args.out}")

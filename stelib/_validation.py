@@ -88,7 +88,9 @@ def check_logits(logits, dist: str, name: str = "logits") -> torch.Tensor:
 
 def check_generator(generator) -> torch.Generator | None:
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+        )
     return generator
 
 

@@ -92,7 +92,9 @@ def evaluate(f: Callable, z: torch.Tensor, logits: torch.Tensor, dist: str) -> t
         try:
             losses = torch.as_tensor(losses, dtype=logits.dtype, device=logits.device)
         except (TypeError, ValueError, RuntimeError) as error:
-            raise TypeError(f"f must return a tensor of losses, got {type(losses).__name__}") from error
+            raise TypeError(
+                f"f must return a tensor of losses, got {type(losses).__name__}"
+            ) from error
     variable_shape = logits.shape if dist == "bernoulli" else logits.shape[:-1]
     n = z.shape[0]
     batch = tuple(losses.shape[1:])

@@ -44,7 +44,9 @@ def sample_gumbel(
 
 
 def _gumbel_perturbed(logits: torch.Tensor, generator) -> torch.Tensor:
-    noise = sample_gumbel(logits.shape, generator=generator, dtype=logits.dtype, device=logits.device)
+    noise = sample_gumbel(
+        logits.shape, generator=generator, dtype=logits.dtype, device=logits.device
+    )
     return noise.add_(logits)
 
 
@@ -167,10 +169,11 @@ def binary_concrete(
     check_tensor(logits, "logits")
     check_positive(tau, "tau")
     check_generator(generator)
-    noise = sample_logistic(logits.shape, generator=generator, dtype=logits.dtype, device=logits.device)
+    noise = sample_logistic(
+        logits.shape, generator=generator, dtype=logits.dtype, device=logits.device
+    )
     scores = logits + noise
     soft = torch.sigmoid(scores / tau)
     if not hard:
         return soft
     return straight_through((scores.detach() > 0).to(logits.dtype), soft)
-

@@ -63,7 +63,9 @@ def _numpy(x) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def plot_functions(ax, x, curves: Mapping[str, object], *, xlabel: str = "", ylabel: str = "", title: str = ""):
+def plot_functions(
+    ax, x, curves: Mapping[str, object], *, xlabel: str = "", ylabel: str = "", title: str = ""
+):
     """Plot several named curves over the same ``x`` (chapter 1)."""
     for i, (name, y) in enumerate(curves.items()):
         ax.plot(_numpy(x), _numpy(y), label=name, color=color(name, i))
@@ -95,7 +97,9 @@ def plot_curves(
     return ax
 
 
-def plot_estimates(ax, exact: float, estimates: Mapping[str, tuple[float, float]], *, title: str = ""):
+def plot_estimates(
+    ax, exact: float, estimates: Mapping[str, tuple[float, float]], *, title: str = ""
+):
     """Bars of each estimator's mean gradient with +-2 standard errors, and the exact
     value as a line. ``estimates`` maps a name to ``(mean, std_error)`` (chapter 4)."""
     names = list(estimates)
@@ -126,7 +130,9 @@ def plot_gradient_histogram(ax, samples, exact: float, *, name: str = "estimate"
     """Histogram of single gradient estimates with their mean and the exact gradient (chapter 4)."""
     samples = _numpy(samples).ravel()
     ax.hist(samples, bins=bins, color=color(name), alpha=0.7, label=name)
-    ax.axvline(samples.mean(), color=color(name), linestyle=":", label=f"mean = {samples.mean():.4g}")
+    ax.axvline(
+        samples.mean(), color=color(name), linestyle=":", label=f"mean = {samples.mean():.4g}"
+    )
     ax.axvline(exact, color=COLORS["exact"], linestyle="--", label=f"exact = {exact:.4g}")
     ax.set(xlabel="gradient estimate", ylabel="count")
     ax.legend()

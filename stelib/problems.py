@@ -52,10 +52,14 @@ class Objective:
 
     def exact_gradient(self, logits: torch.Tensor | None = None) -> torch.Tensor:
         """The exact gradient with respect to the logits (default: at the starting point)."""
-        return exact.exact_gradient(self.f, self.logits if logits is None else logits, dist=self.dist)
+        return exact.exact_gradient(
+            self.f, self.logits if logits is None else logits, dist=self.dist
+        )
 
 
-def quadratic(target: float | Sequence[float] = 0.45, p: float | Sequence[float] = 0.5) -> Objective:
+def quadratic(
+    target: float | Sequence[float] = 0.45, p: float | Sequence[float] = 0.5
+) -> Objective:
     r"""The quadratic toy :math:`f(b) = \sum_i (b_i - t_i)^2`, :math:`b_i \sim \mathrm{Bern}(\theta_i)`.
 
     With a single variable, :math:`\mathbb{E}[f] = \theta(1 - 2t) + t^2`, so for
@@ -97,7 +101,9 @@ def extension_pair(multilinear: bool = False) -> Objective:
         return 1 - z[..., 0] - z[..., 1] + 2 * z[..., 0] * z[..., 1]
 
     if multilinear:
-        return Objective("d1 multilinear", multilinear_form, logits, "bernoulli", "L = 1 - z1 - z2 + 2 z1 z2")
+        return Objective(
+            "d1 multilinear", multilinear_form, logits, "bernoulli", "L = 1 - z1 - z2 + 2 z1 z2"
+        )
     return Objective("d1 squared", squared, logits, "bernoulli", "L = (z1 + z2 - 1)^2")
 
 
@@ -148,13 +154,17 @@ class ThresholdNetwork(nn.Module):
     the forward pass always uses the hard threshold. Introduced in chapter 2.
     """
 
-    def __init__(self, n_inputs: int = 2, n_units: int = 4, n_hidden: int = 16, mode: str = "identity"):
+    def __init__(
+        self, n_inputs: int = 2, n_units: int = 4, n_hidden: int = 16, mode: str = "identity"
+    ):
         super().__init__()
         if mode not in THRESHOLD_MODES:
             raise ValueError(f"mode must be one of {THRESHOLD_MODES}, got {mode!r}")
         self.mode = mode
         self.f_phi = nn.Linear(n_inputs, n_units)
-        self.g_theta = nn.Sequential(nn.Linear(n_units, n_hidden), nn.ReLU(), nn.Linear(n_hidden, 1))
+        self.g_theta = nn.Sequential(
+            nn.Linear(n_units, n_hidden), nn.ReLU(), nn.Linear(n_hidden, 1)
+        )
 
     def code(self, x: torch.Tensor) -> torch.Tensor:
         """The binary code :math:`z` (relaxed in training when ``mode="relaxed"``)."""
@@ -235,7 +245,9 @@ def digit_classifier(n_hidden: int = 64) -> nn.Module:
     return nn.Sequential(nn.Linear(64, n_hidden), nn.ReLU(), nn.Linear(n_hidden, 10))
 
 
-def sum_log_likelihood(logits1: torch.Tensor, logits2: torch.Tensor, sums: torch.Tensor) -> torch.Tensor:
+def sum_log_likelihood(
+    logits1: torch.Tensor, logits2: torch.Tensor, sums: torch.Tensor
+) -> torch.Tensor:
     r"""Exact marginalisation over the 100 digit pairs:
     :math:`\log P(s) = \log \sum_{i + j = s} p_1(i)\, p_2(j)`, one value per example.
 
@@ -273,4 +285,3 @@ def digit_accuracy(classifier: nn.Module, pairs: DigitPairs) -> float:
             classifier(pairs.x2).argmax(-1) == pairs.d2
         ).sum()
     return float(hits) / (2 * len(pairs))
-

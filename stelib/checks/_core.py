@@ -43,7 +43,9 @@ class Verdict:
         return self.status == "passed"
 
     def __repr__(self) -> str:
-        mark = {"passed": "PASSED", "not implemented": "NOT IMPLEMENTED YET"}.get(self.status, "NOT YET")
+        mark = {"passed": "PASSED", "not implemented": "NOT IMPLEMENTED YET"}.get(
+            self.status, "NOT YET"
+        )
         lines = [f"[{mark}] {self.exercise}: {self.message}"]
         lines += [f"  - {d}" for d in self.details]
         if self.hint:
@@ -88,7 +90,9 @@ def call(fn: Callable, *args, **kwargs):
     except NotImplementedError:
         raise
     except _Timeout:
-        raise StudentError(f"it ran for more than {TIME_LIMIT_S:.0f} s (an infinite loop?)") from None
+        raise StudentError(
+            f"it ran for more than {TIME_LIMIT_S:.0f} s (an infinite loop?)"
+        ) from None
     except Exception as error:  # noqa: BLE001 - every student error becomes a message
         frame = traceback.extract_tb(error.__traceback__)[-1]
         raise StudentError(
@@ -123,7 +127,9 @@ def run_cases(exercise: str, fn, cases: list[Callable], *, hint: str, success: s
             case(fn)
         except NotImplementedError:
             return Verdict(
-                exercise, "not implemented", "the function still raises NotImplementedError.",
+                exercise,
+                "not implemented",
+                "the function still raises NotImplementedError.",
                 "Replace `raise NotImplementedError` with your implementation.",
             )
         except StudentError as error:
