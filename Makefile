@@ -12,6 +12,7 @@ help:
 	@echo "make test     lint, unit tests, nbval on every notebook, strict book build, browser tests"
 	@echo "make execute  re-execute the notebooks in place (after an edit)"
 	@echo "make bench    run the benchmarks, write benchmarks/results/"
+	@echo "make student  student notebooks (no solutions) in _build/student, Colab notebooks in _build/colab"
 	@echo "make lint     ruff"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -41,6 +42,10 @@ execute: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/speed.py
+
+student: $(STAMP)
+	$(BIN)/stelib-course student _build/student
+	$(BIN)/stelib-course colab _build/colab
 
 clean:
 	rm -rf _build

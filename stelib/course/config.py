@@ -1,0 +1,21 @@
+"""The course's settings, read from the book's ``_config.yml`` (configured once there)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+
+def book_config(root: Path) -> dict:
+    return yaml.safe_load((Path(root) / "_config.yml").read_text(encoding="utf-8")) or {}
+
+
+def repository(root: Path) -> tuple[str, str]:
+    """``(url, branch)`` of ``repository`` in ``_config.yml``: the package installs from
+    ``url``; the Colab launch buttons open notebooks on ``branch``."""
+    repo = book_config(root).get("repository", {})
+    url = repo.get("url")
+    if not url:
+        raise ValueError("_config.yml has no repository.url: the Colab install cell needs it")
+    return url, repo.get("branch", "main")

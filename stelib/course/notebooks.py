@@ -1,0 +1,237 @@
+"""Student and Colab versions of the chapter notebooks (``stelib-course student|colab``).
+
+Source notebooks follow one convention (see the instructor guide): an exercise is a
+markdown cell with an ``{exercise}`` directive and a ``:label:``; its solution is every
+cell between a ``{solution-start} LABEL`` cell and a ``{solution-end}`` cell (tagged
+``solution``); the checker cell after it is tagged ``checker``.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+
+from .myst import Context, directive_names, directive_option, load_citations, to_markdown
+
+STUB_LINE = 'raise NotImplementedError("Exercise: write your solution here")'
+
+
+def chapter_number(path: Path) -> str:
+    """The chapter number of ``NN_name.ipynb`` as written in the book ("2" for ``02_...``)."""
+    match = re.match(r"^(\d+)_", Path(path).name)
+    return str(int(match.group(1))) if match else ""
+
+
+def exercise_labels(nb) -> list[str]:
+    """The labels of the notebook's exercises, in order."""
+    labels = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "exercise" in directive_names(cell.source):
+            label = directive_option(cell.source, "exercise", "label")
+            if label:
+                labels.append(label)
+    return labels
+
+
+def exercise_titles(nb, chapter: str) -> dict[str, str]:
+    """Label -> "Exercise C.K", numbered as the book numbers them."""
+    prefix = f"{chapter}." if chapter else ""
+    return {label: f"Exercise {prefix}{k}" for k, label in enumerate(exercise_labels(nb), 1)}
+
+
+def _stub_function(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> list[str]:
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+    first = node.body[0]
+    if first.lineno == node.lineno:
+        header = [f"def {node.name}({ast.unparse(node.args)}):"]
+        indent = " " * (node.col_offset + 4)
+    else:
+        header = lines[start - 1 : first.lineno - 1]
+        indent = " " * first.col_offset
+    keep = []
+    if ast.get_docstring(node) is not None:
+        keep = lines[first.lineno - 1 : first.end_lineno]
+    return header + keep + [indent + STUB_LINE]
+
+
+def stub(source: str) -> str:
+    """The exercise's starting point from its solution: imports, signatures and docstrings
+    kept, every function body replaced by ``raise NotImplementedError``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return "# Write your solution here.\n" + STUB_LINE
+    lines = source.split("\n")
+    parts: list[str] = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            parts.append(ast.get_source_segment(source, node))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            parts.append("\n".join(_stub_function(node, lines)))
+        elif isinstance(node, ast.ClassDef):
+            first = node.body[0]
+            header = lines[
+                min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1 : first.lineno - 1
+            ]
+            body = []
+            if ast.get_docstring(node) is not None:
+                body += lines[first.lineno - 1 : first.end_lineno]
+            methods = [
+                n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            ]
+            for method in methods:
+                body += _stub_function(method, lines)
+            if not methods:
+                body.append(" " * first.col_offset + "pass")
+            parts.append("\n".join(header + body))
+    return "\n\n".join(parts) if parts else "# Write your solution here.\n" + STUB_LINE
+
+
+def _is_marker(cell, name: str) -> bool:
+    return cell.cell_type == "markdown" and name in directive_names(cell.source)
+
+
+def _segments(nb):
+    """Yield ``("cell", cell)`` and ``("solution", label, [cells])`` in order."""
+    cells = nb.cells
+    i = 0
+    while i < len(cells):
+        cell = cells[i]
+        if _is_marker(cell, "solution-start"):
+            label = directive_option(cell.source, "solution-start", "arg") or ""
+            j = i + 1
+            while j < len(cells) and not _is_marker(cells[j], "solution-end"):
+                j += 1
+            yield ("solution", label, cells[i + 1 : j])
+            i = j + 1
+        else:
+            yield ("cell", cell)
+            i += 1
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _markdown(source: str, tags: list[str] | None = None):
+    cell = nbformat.v4.new_markdown_cell(source)
+    if tags:
+        cell.metadata["tags"] = tags
+    return cell
+
+
+def _context(nb, path: Path, citations: dict[str, str], solutions: str) -> Context:
+    return Context(citations, exercise_titles(nb, chapter_number(path)), solutions)
+
+
+def _plain(cell, ctx: Context):
+    cell = copy.deepcopy(cell)
+    if cell.cell_type == "markdown":
+        cell.source = to_markdown(cell.source, ctx)
+    return cell
+
+
+def _clear(cell):
+    if cell.cell_type == "code":
+        cell.outputs = []
+        cell.execution_count = None
+    cell.metadata.pop("execution", None)
+    return cell
+
+
+def student_notebook(nb, path: Path, citations: dict[str, str]):
+    """Solutions removed (a stub in place of solution code), exercises as plain Markdown,
+    checker cells kept, every output cleared."""
+    ctx = _context(nb, path, citations, "drop")
+    out = nbformat.v4.new_notebook(metadata=copy.deepcopy(nb.metadata))
+    for segment in _segments(nb):
+        if segment[0] == "solution":
+            code = [c.source for c in segment[2] if c.cell_type == "code"]
+            if code:
+                cell = nbformat.v4.new_code_cell("\n\n".join(stub(s) for s in code))
+                cell.metadata["tags"] = ["exercise-stub"]
+                out.cells.append(cell)
+            continue
+        cell = segment[1]
+        if "solution" in _tags(cell):
+            continue
+        out.cells.append(_clear(_plain(cell, ctx)))
+    out.metadata["stelib"] = {"version": "student", "exercises": list(ctx.labels)}
+    return out
+
+
+def install_cell(repository_url: str, branch: str = "main"):
+    """The first cell of a Colab notebook: install the course package where it is missing."""
+    spec = f"stelib @ git+{repository_url.rstrip('/')}.git@{branch}"
+    source = (
+        "# Installs the course library when it is missing (as on Colab); does nothing locally.\n"
+        "import importlib.util\n"
+        "import subprocess\n"
+        "import sys\n"
+        "\n"
+        'if importlib.util.find_spec("stelib") is None:\n'
+        f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "{spec}"], check=True)'
+    )
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = ["colab-install"]
+    return cell
+
+
+def colab_notebook(
+    nb, path: Path, citations: dict[str, str], repository_url: str, branch: str = "main"
+):
+    """Readable in Colab and plain Jupyter: no MyST syntax, solutions collapsed
+    (``<details>`` for text, hidden input for code), an install cell first."""
+    ctx = _context(nb, path, citations, "keep")
+    out = nbformat.v4.new_notebook(metadata=copy.deepcopy(nb.metadata))
+    out.metadata["colab"] = {"provenance": []}
+    out.cells.append(install_cell(repository_url, branch))
+    for segment in _segments(nb):
+        if segment[0] == "cell":
+            out.cells.append(_plain(segment[1], ctx))
+            continue
+        label, cells = segment[1], segment[2]
+        title = f"Solution to {ctx.labels.get(label, label)}"
+        text = "\n\n".join(to_markdown(c.source, ctx) for c in cells if c.cell_type == "markdown")
+        if text:
+            out.cells.append(
+                _markdown(
+                    f"<details>\n<summary>{title}</summary>\n\n{text}\n\n</details>", ["solution"]
+                )
+            )
+        for cell in (c for c in cells if c.cell_type == "code"):
+            cell = copy.deepcopy(cell)
+            cell.source = f"# @title {title} (double-click to show the code)\n{cell.source}"
+            cell.metadata["cellView"] = "form"
+            cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
+            cell.metadata["tags"] = sorted(set(_tags(cell)) | {"solution"})
+            out.cells.append(cell)
+    out.metadata["stelib"] = {"version": "colab", "exercises": list(ctx.labels)}
+    return out
+
+
+def write_all(kind: str, source_dir: Path, out_dir: Path, root: Path) -> list[Path]:
+    """Write the ``kind`` ("student" or "colab") version of every notebook in ``source_dir``
+    to ``out_dir / source_dir.name``, mirroring the repository's paths (so that the Colab
+    launch URL of ``notebooks/X.ipynb`` names the same path on the published branch)."""
+    from .config import repository
+
+    citations = load_citations(root / "references.bib")
+    url, branch = repository(root)
+    target = Path(out_dir) / Path(source_dir).name
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(Path(source_dir).glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        if kind == "student":
+            new = student_notebook(nb, path, citations)
+        else:
+            new = colab_notebook(nb, path, citations, url, "main")
+        nbformat.validate(new)
+        nbformat.write(new, target / path.name)
+        written.append(target / path.name)
+    return written
