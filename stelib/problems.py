@@ -285,3 +285,189 @@ def digit_accuracy(classifier: nn.Module, pairs: DigitPairs) -> float:
             classifier(pairs.x2).argmax(-1) == pairs.d2
         ).sum()
     return float(hits) / (2 * len(pairs))
+
+
+def categorical_quadratic(
+    target: float = 1.4, n_categories: int = 4, logits: Sequence[float] | None = None
+) -> Objective:
+    r"""One categorical symbol read as a number: :math:`f(z) = \bigl(\sum_k k\, z_k - t\bigr)^2`.
+
+    :math:`z` is one-hot over the :math:`K` symbols :math:`0, 1, \dots, K-1` (a one-digit
+    version of the digits-addition program), so
+    :math:`\mathbb{E}[f] = \sum_k \pi_k (k - t)^2` with :math:`\pi = \mathrm{softmax}(\ell)`,
+    minimised by putting all mass on the integer closest to :math:`t`. A relaxed sample
+    :math:`y` on the simplex can read as a non-integer value :math:`\sum_k k\, y_k = t`,
+    which makes the relaxed loss smaller than any discrete one: the relaxation gap.
+    Introduced in chapter 3.
+
+    Args:
+        target: :math:`t`.
+        n_categories: :math:`K \ge 2`.
+        logits: the starting logits, length :math:`K` (default: zeros, the uniform law).
+    """
+    check_count(n_categories, "n_categories", minimum=2)
+    if logits is None:
+        start = torch.zeros(n_categories)
+    else:
+        start = torch.as_tensor(logits, dtype=torch.get_default_dtype()).clone()
+        if start.shape != (n_categories,):
+            raise ValueError(f"logits must have shape ({n_categories},), got {tuple(start.shape)}")
+    check_tensor(start, "logits")
+    values = torch.arange(n_categories, dtype=start.dtype)
+    t = float(target)
+
+    def f(z: torch.Tensor) -> torch.Tensor:
+        return ((z * values).sum(-1) - t) ** 2
+
+    return Objective(
+        f"categorical_quadratic(t={t:g}, K={n_categories})",
+        f,
+        start,
+        "categorical",
+        "f(z) = (sum_k k z_k - t)^2",
+    )
+
+
+def random_multilinear(
+    d: int = 4, *, scale: float = 1.0, generator: torch.Generator | None = None
+) -> Objective:
+    r"""A random multilinear loss over :math:`d` independent Bernoulli variables.
+
+    .. math:: L(z) = \sum_{S \subseteq \{1, \dots, d\}} c_S \prod_{i \in S} z_i,
+              \qquad c_S \sim \mathcal{N}(0, \mathrm{scale}^2),
+
+    with starting logits :math:`a_i \sim \mathcal{N}(0, 1)`, all drawn from
+    ``generator``. Every function on :math:`\{0, 1\}^d` has exactly one such form, and
+    it is affine in each :math:`z_i` separately, so :math:`\partial L / \partial z_i`
+    does not depend on :math:`z_i`. For :math:`z_i \sim \mathrm{Bern}(\sigma(a_i))`
+    this gives the single-layer straight-through identity
+    :math:`\partial\, \mathbb{E}[L] / \partial a_i = \sigma'(a_i)\,
+    \mathbb{E}[\partial L / \partial z_i]`: the true derivative is a positive multiple
+    of the expected identity-STE derivative (Bengio, Leonard and Courville 2013).
+    ``f`` accepts ``z`` of shape ``(..., d)``, binary or real, and returns shape
+    ``(...)``. Introduced in chapter 2.
+
+    Args:
+        d: the number of variables, 1 to 10.
+        scale: the standard deviation of the coefficients :math:`c_S`.
+        generator: the source of randomness for the coefficients and the logits.
+    """
+    from ._validation import check_generator, check_positive
+
+    check_count(d, "d")
+    if d > 10:
+        raise ValueError(f"d must be at most 10 (2**d monomials and 2**d outcomes), got {d}")
+    check_positive(scale, "scale")
+    check_generator(generator)
+    index = torch.arange(2**d)
+    masks = ((index[:, None] >> torch.arange(d - 1, -1, -1)) & 1).bool()
+    coefficients = scale * torch.randn(2**d, generator=generator)
+    logits = torch.randn(d, generator=generator)
+
+    def f(z: torch.Tensor) -> torch.Tensor:
+        monomials = torch.where(masks, z[..., None, :], torch.ones_like(z[..., None, :]))
+        return monomials.prod(-1) @ coefficients.to(z.dtype)
+
+    return Objective(
+        f"random_multilinear(d={d})",
+        f,
+        logits,
+        "bernoulli",
+        "L(z) = sum_S c_S prod_{i in S} z_i",
+    )
+
+
+# --- The lecture's failure case: dependent binary units (chapter 5, CURRICULUM d2) ----------
+
+DEPENDENT_PAIR_BACKWARDS = ("none", "identity", "sigmoid")
+"""How :func:`dependent_pair_ste` differentiates the second unit's sampling step."""
+
+
+def dependent_pair_expectation(
+    logit1: torch.Tensor, *, a: float = 4.0, c: float = 8.0, w: float = 3.0
+) -> torch.Tensor:
+    r"""The exact expected loss of two *dependent* binary units, by enumeration.
+
+    :math:`z_1 \sim \mathrm{Bern}(p_1)` with :math:`p_1 = \sigma(\ell_1)`,
+    :math:`z_2 \mid z_1 \sim \mathrm{Bern}(\sigma(a - c z_1))` and :math:`L = z_1 + w z_2`
+    (the lecture's failure case with :math:`a = 4`, :math:`c = 8`, :math:`w = 3`). Summing
+    over the four outcomes,
+
+    .. math:: \mathbb{E}[L] = \sum_{z_1, z_2} p(z_1)\, p(z_2 \mid z_1)\, (z_1 + w z_2)
+              = p_1 \bigl(1 + w\, \sigma(a - c)\bigr) + (1 - p_1)\, w\, \sigma(a),
+
+    so :math:`\mathrm{d}\mathbb{E}[L] / \mathrm{d}p_1 = 1 + w\,(\sigma(a - c) - \sigma(a))`,
+    negative for the defaults: raising :math:`p_1` lowers the loss because
+    :math:`z_1 = 1` almost always switches :math:`z_2` off. Differentiable in ``logit1``
+    (any shape; the result has its shape). Introduced in chapter 5.
+
+    Args:
+        logit1: :math:`\ell_1`, the first unit's logit, floating point.
+        a, c: the second unit's logit is :math:`a - c z_1`.
+        w: the weight of :math:`z_2` in the loss.
+    """
+    check_tensor(logit1, "logit1")
+    kwargs = {"dtype": logit1.dtype, "device": logit1.device}
+    z1 = torch.tensor([0.0, 0.0, 1.0, 1.0], **kwargs)
+    z2 = torch.tensor([0.0, 1.0, 0.0, 1.0], **kwargs)
+    p1 = torch.sigmoid(logit1)[..., None]
+    q = torch.sigmoid(a - c * z1)
+    prob = (z1 * p1 + (1 - z1) * (1 - p1)) * (z2 * q + (1 - z2) * (1 - q))
+    return (prob * (z1 + w * z2)).sum(-1)
+
+
+def dependent_pair_ste(
+    logit1: torch.Tensor,
+    *,
+    backward: str = "identity",
+    n_samples: int = 1,
+    generator: torch.Generator | None = None,
+    a: float = 4.0,
+    c: float = 8.0,
+    w: float = 3.0,
+) -> torch.Tensor:
+    r"""A straight-through surrogate for the dependent pair of :func:`dependent_pair_expectation`.
+
+    Forward: exact samples :math:`z_1 = \mathbf{1}[u_1 < \sigma(\ell_1)]`, then
+    :math:`a_2 = a - c z_1` and :math:`z_2 = \mathbf{1}[u_2 < \sigma(a_2)]`, and the
+    surrogate's value is the sample mean of :math:`L = z_1 + w z_2`. Backward: the first
+    unit is straight-through as in :func:`stelib.estimators.straight_through`
+    (:math:`\partial z_1 / \partial \ell_1 := \sigma'(\ell_1)`, the identity with respect
+    to :math:`p_1`); the second unit's sampling step gets
+
+    - ``"none"``: no gradient, so :math:`z_2` is treated as independent of :math:`z_1`;
+    - ``"identity"``: :math:`\partial z_2 / \partial a_2 := 1`;
+    - ``"sigmoid"``: :math:`\partial z_2 / \partial a_2 := \sigma'(a_2)` (sigmoid-adjusted).
+
+    The gradient with respect to ``logit1`` is therefore
+    :math:`\sigma'(\ell_1)\,\bigl(1 - w\, c\, s(a_2)\bigr)` with :math:`s = 0`, :math:`1`
+    or :math:`\sigma'` respectively, averaged over the samples. Compare it with the exact
+    gradient of :func:`dependent_pair_expectation`. Introduced in chapter 5.
+
+    Args:
+        logit1: :math:`\ell_1`, floating point, any shape (independent copies).
+        backward: one of ``"none"``, ``"identity"``, ``"sigmoid"``.
+        n_samples: the number of samples averaged.
+        generator: a ``torch.Generator`` for reproducible draws.
+        a, c, w: as in :func:`dependent_pair_expectation`.
+    """
+    from ._validation import check_choice, check_generator
+
+    check_tensor(logit1, "logit1")
+    check_choice(backward, "backward", DEPENDENT_PAIR_BACKWARDS)
+    check_count(n_samples, "n_samples")
+    check_generator(generator)
+    shape = (n_samples, *logit1.shape)
+    kwargs = {"dtype": logit1.dtype, "device": logit1.device}
+    u1 = torch.rand(shape, generator=generator, **kwargs)
+    u2 = torch.rand(shape, generator=generator, **kwargs)
+    p1 = torch.sigmoid(logit1).expand(shape)
+    z1 = (u1 < p1.detach()).to(logit1.dtype) + (p1 - p1.detach())
+    a2 = a - c * z1
+    q = torch.sigmoid(a2)
+    z2 = (u2 < q.detach()).to(logit1.dtype)
+    if backward == "identity":
+        z2 = z2 + (a2 - a2.detach())
+    elif backward == "sigmoid":
+        z2 = z2 + (q - q.detach())
+    return (z1 + w * z2).mean(0).sum()
