@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from .notebooks import write_all
 
     written = write_all(args.command, args.notebooks, args.out_dir, args.root)
-    print(f"wrote {len(written)} {args.command} notebooks to {args.out_dir / args.notebooks.name}")
+    print(f"wrote {len(written)} {args.command} notebooks under {args.out_dir}")
     return 0
 
 

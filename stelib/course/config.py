@@ -19,3 +19,13 @@ def repository(root: Path) -> tuple[str, str]:
     if not url:
         raise ValueError("_config.yml has no repository.url: the Colab install cell needs it")
     return url, repo.get("branch", "main")
+
+
+def toc_files(root: Path) -> list[str]:
+    """Every page of ``_toc.yml`` (root first), as written there (no suffix)."""
+    toc = yaml.safe_load((Path(root) / "_toc.yml").read_text(encoding="utf-8"))
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part.get("chapters", [])]
+    files += [chapter["file"] for chapter in toc.get("chapters", [])]
+    return files

@@ -214,24 +214,39 @@ def colab_notebook(
     return out
 
 
+def toc_notebooks(root: Path) -> list[Path]:
+    """Every notebook page of the book, in the order of ``_toc.yml``."""
+    from .config import toc_files
+
+    return [
+        root / f"{name}.ipynb" for name in toc_files(root) if (root / f"{name}.ipynb").is_file()
+    ]
+
+
 def write_all(kind: str, source_dir: Path, out_dir: Path, root: Path) -> list[Path]:
-    """Write the ``kind`` ("student" or "colab") version of every notebook in ``source_dir``
-    to ``out_dir / source_dir.name``, mirroring the repository's paths (so that the Colab
-    launch URL of ``notebooks/X.ipynb`` names the same path on the published branch)."""
+    """Write the ``kind`` ("student" or "colab") version of the chapter notebooks
+    (``NN_*.ipynb`` in ``source_dir``) under ``out_dir``, at their paths relative to
+    ``root``. The Colab set also holds every other notebook page of the book, so that
+    each launch button of ``notebooks/X.ipynb`` finds the same path on the published
+    branch."""
     from .config import repository
 
+    root = Path(root).resolve()
     citations = load_citations(root / "references.bib")
-    url, branch = repository(root)
-    target = Path(out_dir) / Path(source_dir).name
-    target.mkdir(parents=True, exist_ok=True)
+    url, _ = repository(root)
+    paths = sorted(Path(source_dir).resolve().glob("[0-9][0-9]_*.ipynb"))
+    if kind == "colab":
+        paths += [p for p in toc_notebooks(root) if p.resolve() not in paths]
     written = []
-    for path in sorted(Path(source_dir).glob("[0-9][0-9]_*.ipynb")):
+    for path in paths:
         nb = nbformat.read(path, as_version=4)
         if kind == "student":
             new = student_notebook(nb, path, citations)
         else:
             new = colab_notebook(nb, path, citations, url, "main")
         nbformat.validate(new)
-        nbformat.write(new, target / path.name)
-        written.append(target / path.name)
+        target = Path(out_dir) / path.resolve().relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(new, target)
+        written.append(target)
     return written
