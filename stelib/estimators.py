@@ -173,7 +173,9 @@ def straight_through(
     :math:`\mathbb{E}[z] = \sigma(\ell)`, so the gradient is
     :math:`\frac{\partial f}{\partial z}\,\sigma(\ell)(1-\sigma(\ell))` (Bengio, Leonard and
     Courville 2013). Categorical: a one-hot sample forward, the Jacobian of
-    :math:`\mathrm{softmax}(\ell)` backward. Biased unless ``f`` is linear. Introduced in
+    :math:`\mathrm{softmax}(\ell)` backward. For independent Bernoulli units and a
+    multilinear ``f`` its expectation is the exact gradient; otherwise it is biased
+    (chapter 5 measures how much). Introduced in
     chapter 2.
     """
     _validate(f, logits, dist, n_samples, generator)

@@ -19,9 +19,10 @@ SURROGATES = ("identity", "clipped", "sigmoid")
 def threshold(f: torch.Tensor) -> torch.Tensor:
     r"""The Heaviside step :math:`z = \mathrm{Threshold}(f) = \mathbf{1}[f > 0]` as a float tensor.
 
-    Its autograd derivative is :math:`\partial z / \partial f = 0` everywhere (PyTorch
-    does not propagate through a comparison), which is exactly the problem the lecture
-    starts from. Introduced in chapter 1.
+    Autograd sees no path through it: the comparison is not differentiable, so the
+    result carries no ``grad_fn`` and the gradient reaching ``f`` through it is zero
+    (``torch.autograd.grad`` needs ``materialize_grads=True`` to return those zeros).
+    This is exactly the problem the lecture starts from. Introduced in chapter 1.
 
     Args:
         f: real scores of any shape, floating point.
