@@ -29,13 +29,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check stelib tests benchmarks
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q --ignore=tests/test_browser.py
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -q --nbval \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) book/status.ipynb
 
-test: lint unit notebooks book
+test: lint unit notebooks book browser
+
+browser: $(STAMP)
+	$(BIN)/python -m pytest tests/test_browser.py -q
 
 execute: $(STAMP)
 	$(BIN)/python -m stelib._execute $(NOTEBOOKS) book/status.ipynb
