@@ -56,6 +56,20 @@ def check_positive(value, name: str) -> float | torch.Tensor:
     return value
 
 
+def check_temperature(tau, dtype: torch.dtype) -> float | torch.Tensor:
+    """A positive, finite temperature that stays a normal number in ``dtype``: scores are
+    divided by it, and a ``tau`` that underflows (1e-50 in float32) would turn them into
+    inf and NaN."""
+    check_positive(tau, "tau")
+    smallest = torch.finfo(dtype).tiny
+    if (torch.as_tensor(tau, dtype=torch.float64) < smallest).any():
+        raise ValueError(
+            f"tau={tau!r} is too small for {dtype} (below {smallest:.3g}, it underflows); "
+            "use a larger temperature"
+        )
+    return tau
+
+
 def check_count(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -76,6 +90,10 @@ def check_logits(logits, dist: str, name: str = "logits") -> torch.Tensor:
             raise ValueError(
                 f"{name} for dist='categorical' must have shape (..., K) with K >= 2 categories "
                 f"in the last dimension, got shape {tuple(logits.shape)}"
+            )
+        if torch.isposinf(logits).any():
+            raise ValueError(
+                f"{name} for dist='categorical' must not contain +inf (only -inf, to mask a category)"
             )
         if torch.isneginf(logits).all(dim=-1).any():
             raise ValueError(f"{name} has a row where every category is -inf (masked out)")

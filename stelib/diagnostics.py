@@ -43,10 +43,16 @@ class GradientStats:
     samples: torch.Tensor
 
     def max_bias_in_std_errors(self) -> float:
-        """The largest ``|bias| / std_error`` over coordinates (inf where the error is 0
-        and the bias is not)."""
+        """The largest ``|bias| / std_error`` over coordinates.
+
+        Where every estimate was identical (``std_error`` 0), a bias within floating-point
+        rounding of the values counts as none and any larger bias as infinitely many
+        standard errors."""
         ratio = self.bias.abs() / self.std_error
-        ratio = torch.where(self.bias == 0, torch.zeros_like(ratio), ratio)
+        rounding = (
+            16 * torch.finfo(self.mean.dtype).eps * torch.maximum(self.mean.abs(), self.exact.abs())
+        )
+        ratio = torch.where(self.bias.abs() <= rounding, torch.zeros_like(ratio), ratio)
         return float(ratio.max())
 
 

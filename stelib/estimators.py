@@ -31,7 +31,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import gumbel as _gumbel
-from ._validation import check_count, check_dist, check_generator, check_logits, check_positive
+from ._validation import (
+    check_count,
+    check_dist,
+    check_generator,
+    check_logits,
+    check_positive,
+    check_temperature,
+)
 from .exact import evaluate, log_prob
 from .ste import straight_through as _straight_through_op
 
@@ -100,13 +107,16 @@ def _baseline(baseline, losses: torch.Tensor) -> torch.Tensor | float:
             f"baseline must be None, 'rloo', a number or a tensor, got {type(baseline).__name__}"
         )
     baseline = torch.as_tensor(baseline, dtype=losses.dtype, device=losses.device).detach()
+    per_example = tuple(losses.shape[1:])
     try:
-        torch.broadcast_shapes(baseline.shape, losses.shape[1:])
-    except RuntimeError as error:
+        fits = torch.broadcast_shapes(baseline.shape, per_example) == per_example
+    except RuntimeError:
+        fits = False
+    if not fits:
         raise ValueError(
-            f"baseline of shape {tuple(baseline.shape)} does not broadcast to the per-example "
-            f"losses of shape {tuple(losses.shape[1:])}"
-        ) from error
+            f"baseline of shape {tuple(baseline.shape)} must broadcast to the per-example "
+            f"losses' shape {per_example} (a number, or one value per example)"
+        )
     if not torch.isfinite(baseline).all():
         raise ValueError("baseline must be finite")
     return baseline
@@ -187,7 +197,7 @@ def straight_through(
 
 def _relaxed(f, logits, dist, n_samples, generator, tau, hard) -> torch.Tensor:
     _validate(f, logits, dist, n_samples, generator)
-    check_positive(tau, "tau")
+    check_temperature(tau, logits.dtype)
     expanded = _expand(logits, n_samples)
     if dist == "bernoulli":
         z = _gumbel.binary_concrete(expanded, tau, hard=hard, generator=generator)
@@ -247,11 +257,7 @@ def _only(dist: str, allowed: str, name: str, hint: str) -> None:
 
 
 def _check_temperature(tau, logits: torch.Tensor):
-    """A positive ``tau`` that does not underflow to zero in the dtype of ``logits``."""
-    check_positive(tau, "tau")
-    if (torch.as_tensor(tau, dtype=logits.dtype) == 0).any():
-        raise ValueError(f"tau={tau!r} underflows to 0 in {logits.dtype}; use a larger temperature")
-    return tau
+    return check_temperature(tau, logits.dtype)
 
 
 def _per_variable(values: torch.Tensor, ndim: int) -> torch.Tensor:

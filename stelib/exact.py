@@ -127,6 +127,8 @@ def expectation(f: Callable, logits: torch.Tensor, *, dist: str = "bernoulli") -
         logits: distribution parameters, floating point.
         dist: ``"bernoulli"`` or ``"categorical"``.
     """
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
     check_logits(logits, dist)
     z = outcomes(logits.detach(), dist)
     losses = evaluate(f, z, logits, dist).reshape(z.shape[0], -1).sum(-1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._validation import check_dim, check_generator, check_positive, check_tensor
+from ._validation import check_dim, check_generator, check_temperature, check_tensor
 from .ste import straight_through
 
 
@@ -50,9 +50,16 @@ def _gumbel_perturbed(logits: torch.Tensor, generator) -> torch.Tensor:
     return noise.add_(logits)
 
 
-def _one_hot_argmax(scores: torch.Tensor, dim: int) -> torch.Tensor:
-    index = scores.argmax(dim, keepdim=True)
-    return torch.zeros_like(scores, memory_format=torch.legacy_contiguous_format).scatter_(
+def _row_max(scores: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The maximum along ``dim`` and where it is; refuses rows with every category -inf."""
+    best, index = scores.max(dim, keepdim=True)
+    if torch.isneginf(best).any():
+        raise ValueError("logits has a row where every category is -inf (masked out)")
+    return best, index
+
+
+def _one_hot(like: torch.Tensor, index: torch.Tensor, dim: int) -> torch.Tensor:
+    return torch.zeros_like(like, memory_format=torch.legacy_contiguous_format).scatter_(
         dim, index, 1.0
     )
 
@@ -79,8 +86,11 @@ def gumbel_max(
     check_tensor(logits, "logits")
     check_dim(dim, logits)
     check_generator(generator)
+    if torch.isposinf(logits).any():
+        raise ValueError("logits must not contain +inf (only -inf, to mask a category)")
     with torch.no_grad():
-        return _one_hot_argmax(_gumbel_perturbed(logits.detach(), generator), dim)
+        scores = _gumbel_perturbed(logits.detach(), generator)
+        return _one_hot(scores, _row_max(scores, dim)[1], dim)
 
 
 def gumbel_softmax(
@@ -114,15 +124,15 @@ def gumbel_softmax(
         generator: a ``torch.Generator`` for reproducible draws.
     """
     check_tensor(logits, "logits")
-    check_positive(tau, "tau")
+    check_temperature(tau, logits.dtype)
     check_dim(dim, logits)
     check_generator(generator)
     scores = _gumbel_perturbed(logits, generator)
-    scores = scores - scores.detach().amax(dim, keepdim=True)
-    soft = torch.softmax(scores / tau, dim)
+    best, index = _row_max(scores.detach(), dim)
+    soft = torch.softmax((scores - best) / tau, dim)
     if not hard:
         return soft
-    return straight_through(_one_hot_argmax(scores.detach(), dim), soft)
+    return straight_through(_one_hot(soft, index, dim), soft)
 
 
 def sample_logistic(
@@ -167,7 +177,7 @@ def binary_concrete(
         generator: a ``torch.Generator`` for reproducible draws.
     """
     check_tensor(logits, "logits")
-    check_positive(tau, "tau")
+    check_temperature(tau, logits.dtype)
     check_generator(generator)
     noise = sample_logistic(
         logits.shape, generator=generator, dtype=logits.dtype, device=logits.device

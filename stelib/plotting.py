@@ -448,7 +448,9 @@ def plot_bias_std_map(
         c = color(name.split(" ")[0].rstrip(","), i)
         err = None if bias_error is None or name not in bias_error else bias_error[name]
         ax.errorbar([std], [bias], yerr=None if err is None else [err], fmt="o", color=c, capsize=3)
-        ax.annotate(name, (std, bias), textcoords="offset points", xytext=(5, 4), fontsize=8, color=c)
+        ax.annotate(
+            name, (std, bias), textcoords="offset points", xytext=(5, 4), fontsize=8, color=c
+        )
     if logx:
         ax.set_xscale("log")
     if logy:
@@ -547,7 +549,7 @@ def mark_value(
     ``values[name]`` (a number or a sequence) are drawn as large markers in the book's
     colour for ``name``: where the current setting sits on curves drawn over a grid.
     ``label`` names the line in the legend. Used by the explorers of
-    :mod:`stelib.widgets`. Introduced in chapter 2.
+    ``stelib.widgets``. Introduced in chapter 2.
     """
     ax.axvline(float(x), color=COLORS["exact"], linestyle=":", linewidth=1.2, label=label)
     for i, (name, value) in enumerate((values or {}).items()):
@@ -563,4 +565,124 @@ def mark_value(
         )
     if label is not None:
         ax.legend()
+    return ax
+
+
+# --- Chapter 6: every estimator side by side -----------------------------------------
+
+ESTIMATOR_COLORS = {
+    **COLORS,
+    "reinforce rloo": "#6baed6",
+    "arm": "#8c564b",
+    "disarm": "#e377c2",
+    "relax": "#bcbd22",
+    "gumbel_rao": "#e6550d",
+    "reinmax": "#393b79",
+}
+"""A colour for every estimator of :data:`stelib.estimators.ESTIMATORS` (chapter 6 adds
+ARM, DisARM, RELAX, Gumbel-Rao and ReinMax to :data:`COLORS`, whose entries it keeps)."""
+
+
+def estimator_color(name: str, index: int = 0) -> str:
+    """The colour of an estimator's ``name`` in :data:`ESTIMATOR_COLORS`, looked up by the
+    whole name, then by its first word (``"relax (trained c)"`` is coloured as
+    ``relax``); otherwise the ``index``-th colour of the cycle. Introduced in chapter 6."""
+    if name in ESTIMATOR_COLORS:
+        return ESTIMATOR_COLORS[name]
+    first = name.replace("(", " ").split(" ")[0].rstrip(",")
+    return ESTIMATOR_COLORS.get(first, f"C{index % 10}")
+
+
+def plot_estimator_curves(
+    ax,
+    curves: Mapping[str, Sequence[float]],
+    *,
+    x: Sequence[float] | None = None,
+    xlabel: str = "step",
+    ylabel: str = "",
+    title: str = "",
+    logy: bool = False,
+    reference: Mapping[str, float] | None = None,
+    legend_outside: bool = False,
+):
+    r"""One curve per estimator, each in its colour (:func:`estimator_color`).
+
+    ``curves[name][t]`` is a value recorded at step ``x[t]`` (default :math:`1, \dots, T`),
+    for example the mean of :math:`\theta` over independent runs, or a test accuracy.
+    Curves whose name starts with ``"exact"`` (computed without any estimator, for
+    example by enumeration or marginalisation) are drawn in black with a distinct dash
+    each. ``reference`` maps a label to a constant drawn as a thin dotted horizontal line,
+    such as an optimum. ``legend_outside`` puts the legend to the right of the axes.
+    Introduced in chapter 6.
+    """
+    dashes = ["--", ":", "-."]
+    n_exact = 0
+    for i, (name, values) in enumerate(curves.items()):
+        ys = _numpy(values)
+        xs = np.arange(1, len(ys) + 1) if x is None else _numpy(x)
+        if name.startswith("exact"):
+            style = {"color": COLORS["exact"], "linestyle": dashes[n_exact % len(dashes)]}
+            n_exact += 1
+        else:
+            style = {"color": estimator_color(name, i)}
+        ax.plot(xs, ys, label=name, **style)
+    for label, value in (reference or {}).items():
+        ax.axhline(value, color="grey", linestyle=":", linewidth=1.0, label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if logy:
+        ax.set_yscale("log")
+    if legend_outside:
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    else:
+        ax.legend(fontsize=8)
+    return ax
+
+
+def plot_variance_cost(
+    ax,
+    points: Mapping[str, tuple[float, float]],
+    *,
+    reference: str | None = "reinforce",
+    floor: float = 1e-8,
+    xlabel: str = "time per gradient / time of reinforce",
+    ylabel: str = "variance of one gradient",
+    title: str = "",
+):
+    r"""Variance against cost, log-log: one labelled point per estimator.
+
+    ``points[name] = (cost, variance)``: for example the time of one gradient relative to
+    single-sample REINFORCE, and the total variance :math:`\sum_i \mathrm{Var}[\hat g_i]`
+    of one gradient. Averaging :math:`n` independent estimates multiplies the cost by
+    :math:`n` and divides the variance by :math:`n`, so an estimator's
+    :math:`\text{cost} \times \text{variance}` is what it pays for a given precision.
+    When ``reference`` names a point, the line :math:`\text{cost} \times \text{variance}
+    = \text{const}` through it (slope :math:`-1`) is drawn dashed: points below it are
+    cheaper than the reference for the same variance (bias is not shown; an estimator
+    may sit low here and still be biased). Variances at or below ``floor`` (for example
+    an exact, zero-variance estimate) are drawn at ``floor`` with a downward triangle.
+    Colours follow :func:`estimator_color`. Introduced in chapter 6.
+    """
+    if not points:
+        raise ValueError("points must hold at least one estimator")
+    costs = np.array([float(c) for c, _ in points.values()])
+    if not np.all(costs > 0):
+        raise ValueError("every cost in points must be positive")
+    for i, (name, (cost, variance)) in enumerate(points.items()):
+        c = estimator_color(name, i)
+        low = not variance > floor
+        y = floor if low else float(variance)
+        ax.plot([float(cost)], [y], marker="v" if low else "o", color=c, linestyle="none")
+        text = f"{name} (<= {floor:g})" if low else name
+        ax.annotate(text, (float(cost), y), textcoords="offset points", xytext=(5, 3),
+                    fontsize=8, color=c)  # fmt: skip
+    if reference is not None and reference in points:
+        ref_cost, ref_var = (float(v) for v in points[reference])
+        if ref_var > floor:
+            xs = np.geomspace(costs.min() / 1.5, costs.max() * 1.5, 50)
+            ax.plot(xs, ref_cost * ref_var / xs, color=COLORS["exact"], linestyle="--",
+                    linewidth=1.0, label=f"same cost x variance as {reference}")  # fmt: skip
+            ax.legend(loc="lower left", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     return ax

@@ -39,7 +39,7 @@ class Adam:
         beta1, beta2 = self.betas
         correction1 = 1 - beta1**self.t
         correction2_sqrt = (1 - beta2**self.t) ** 0.5
-        for p, m, v in zip(self.params, self.m, self.v):
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
             if p.grad is None:
                 continue
             m.lerp_(p.grad, 1 - beta1)

@@ -604,7 +604,7 @@ def test_common_bad_input(name):
     if name in ("gumbel_rao", "reinmax", "relax"):
         with pytest.raises(ValueError, match="tau"):
             est(f, logits, dist=dist, tau=0.0)
-        with pytest.raises(ValueError, match="tau=1e-50 underflows to 0 in torch.float32"):
+        with pytest.raises(ValueError, match="tau=1e-50 is too small for torch.float32"):
             est(f, logits, dist=dist, tau=1e-50)
         with pytest.raises(TypeError, match="tau"):
             est(f, logits, dist=dist, tau="1")

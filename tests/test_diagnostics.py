@@ -133,15 +133,6 @@ def test_max_bias_of_a_deterministic_biased_estimator_is_infinite():
     assert stats.max_bias_in_std_errors() == math.inf
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG diagnostics.GradientStats.max_bias_in_std_errors: an exactly unbiased, "
-        "zero-variance estimator (straight_through on a linear f, every estimate equal to "
-        "the exact gradient) gets a float32 rounding 'bias' of ~1e-8 from mean - exact and "
-        "std_error 0, so it is reported as biased by inf standard errors"
-    ),
-)
 def test_max_bias_of_an_exact_zero_variance_estimator_is_not_flagged(make_generator):
     a = torch.tensor([1.5, -2.0, 0.25])
     logits = torch.tensor([0.3, -1.0, 2.0])

@@ -341,46 +341,21 @@ def test_valid_edge_values_are_accepted():
     )
 
 
-# --- library bugs (strict xfail: they pass once fixed) ------------------------------------
+# --- regressions: bugs found by these tests, now fixed ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG stelib/exact.py expectation/exact_gradient: f is never checked to be callable; "
-        "f=3 fails inside evaluate with \"'int' object is not callable\", which does not "
-        "name the argument f (the estimators say 'f must be callable')"
-    ),
-)
 @pytest.mark.parametrize("function", [exact.expectation, exact.exact_gradient])
 def test_exact_refuses_non_callable_f_naming_it(function):
     with pytest.raises(TypeError, match=r"\bf\b"):
         function(3, L3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG stelib/estimators.py _baseline: a tensor baseline is only checked to broadcast "
-        "with the per-example shape losses.shape[1:], not to fit in it; with scalar losses "
-        "a baseline of shape (3,) raises a RuntimeError from torch when n_samples=4 and is "
-        "silently used as a per-sample baseline when n_samples=3"
-    ),
-)
 @pytest.mark.parametrize("n_samples", [3, 4])
 def test_baseline_of_the_wrong_shape_is_refused(n_samples):
     with pytest.raises(ValueError, match="baseline"):
         E.reinforce(f_sum, L3, n_samples=n_samples, baseline=torch.zeros(3))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG stelib/_validation.py check_logits: +inf categorical logits are accepted, and "
-        "exact.expectation(f, tensor([inf, 0.]), dist='categorical') silently returns NaN "
-        "(reinforce's surrogate too), against DESIGN's 'No silent NaN'"
-    ),
-)
 @pytest.mark.parametrize("where", ["expectation", "reinforce"])
 def test_positive_infinite_categorical_logits_give_no_silent_nan(where):
     logits = torch.tensor([math.inf, 0.0])
@@ -399,15 +374,6 @@ def test_positive_infinite_categorical_logits_give_no_silent_nan(where):
         assert torch.isfinite(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG stelib/gumbel.py gumbel_softmax/gumbel_max: a row whose logits are all -inf "
-        "is accepted; gumbel_softmax returns NaN for it and gumbel_max returns a one-hot "
-        "sample of a masked (impossible) category (check_logits refuses it for the "
-        "estimators, the public ops do not)"
-    ),
-)
 @pytest.mark.parametrize("op", ["gumbel_softmax", "gumbel_max"])
 def test_all_masked_row_is_refused_by_the_gumbel_ops(op):
     logits = torch.tensor([[-math.inf, -math.inf], [0.0, 1.0]])
@@ -415,15 +381,6 @@ def test_all_masked_row_is_refused_by_the_gumbel_ops(op):
         getattr(stelib, op)(logits)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG stelib/gumbel.py gumbel_softmax/binary_concrete: tau is validated as a Python "
-        "float but divides float32 scores; tau=1e-50 underflows to 0 in float32, giving NaN "
-        "values (gumbel_softmax), a ValueError that blames 'soft' (hard=True) or NaN "
-        "gradients (binary_concrete)"
-    ),
-)
 @pytest.mark.parametrize("op", ["gumbel_softmax", "binary_concrete"])
 @pytest.mark.parametrize("hard", [False, True])
 def test_tau_that_underflows_in_float32_gives_no_silent_nan(op, hard):

@@ -28,4 +28,4 @@ def register(label: str, function: str):
 
 __all__ = ["CHECKERS", "StudentError", "Verdict", "as_tensor", "call", "register", "run_cases"]
 
-from . import ch01, ch02, ch03, ch04, ch05  # noqa: E402,F401  (registers the checkers)
+from . import ch01, ch02, ch03, ch04, ch05, ch06  # noqa: E402,F401  (registers the checkers)
