@@ -18,6 +18,7 @@ import nbformat
 from .myst import Context, directive_names, directive_option, load_citations, to_markdown
 
 STUB_LINE = 'raise NotImplementedError("Exercise: write your solution here")'
+FREE_FORM = "# Your code for this exercise here (no function to write: run and explore)."
 
 
 def chapter_number(path: Path) -> str:
@@ -60,11 +61,12 @@ def _stub_function(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str
 
 def stub(source: str) -> str:
     """The exercise's starting point from its solution: imports, signatures and docstrings
-    kept, every function body replaced by ``raise NotImplementedError``."""
+    kept, every function body replaced by ``raise NotImplementedError``. A solution that
+    defines no function (an experiment to run) becomes an empty cell to write in."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return "# Write your solution here.\n" + STUB_LINE
+        return FREE_FORM
     lines = source.split("\n")
     parts: list[str] = []
     for node in tree.body:
@@ -88,7 +90,11 @@ def stub(source: str) -> str:
             if not methods:
                 body.append(" " * first.col_offset + "pass")
             parts.append("\n".join(header + body))
-    return "\n\n".join(parts) if parts else "# Write your solution here.\n" + STUB_LINE
+    if not any(
+        isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for n in tree.body
+    ):
+        return FREE_FORM
+    return "\n\n".join(parts)
 
 
 def _is_marker(cell, name: str) -> bool:
@@ -143,6 +149,15 @@ def _clear(cell):
     return cell
 
 
+def _number_title(nb, chapter: str) -> None:
+    """Put the chapter number the book shows in the table of contents into the title."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.startswith("# "):
+            if chapter and not re.match(r"^# \d", cell.source):
+                cell.source = f"# {chapter}. {cell.source[2:]}"
+            return
+
+
 def student_notebook(nb, path: Path, citations: dict[str, str]):
     """Solutions removed (a stub in place of solution code), exercises as plain Markdown,
     checker cells kept, every output cleared."""
@@ -160,6 +175,7 @@ def student_notebook(nb, path: Path, citations: dict[str, str]):
         if "solution" in _tags(cell):
             continue
         out.cells.append(_clear(_plain(cell, ctx)))
+    _number_title(out, chapter_number(path))
     out.metadata["stelib"] = {"version": "student", "exercises": list(ctx.labels)}
     return out
 
@@ -210,6 +226,7 @@ def colab_notebook(
             cell.metadata.setdefault("jupyter", {})["source_hidden"] = True
             cell.metadata["tags"] = sorted(set(_tags(cell)) | {"solution"})
             out.cells.append(cell)
+    _number_title(out, chapter_number(path))
     out.metadata["stelib"] = {"version": "colab", "exercises": list(ctx.labels)}
     return out
 
