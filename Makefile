@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-.PHONY: book test lint unit notebooks book-check execute bench student clean help
+.PHONY: book test lint unit notebooks browser execute bench student clean help
 
 help:
 	@echo "make book     build the book into _build/html (strict)"
@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check stelib tests benchmarks
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q --ignore=tests/test_browser.py
+	$(BIN)/python -m pytest tests -q --ignore=tests/test_browser.py --ignore=tests/test_launch_urls.py
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -q --nbval \
@@ -37,8 +37,9 @@ notebooks: $(STAMP)
 
 test: lint unit notebooks book browser
 
+# Checks on the built book (run after `make book`): launch URLs, then a real browser.
 browser: $(STAMP)
-	$(BIN)/python -m pytest tests/test_browser.py -q
+	$(BIN)/python -m pytest tests/test_launch_urls.py tests/test_browser.py -q
 
 execute: $(STAMP)
 	$(BIN)/python -m stelib._execute $(NOTEBOOKS) book/status.ipynb
