@@ -7,6 +7,7 @@ and says what was expected, so that bad input never turns into a silent NaN.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 
 import torch
@@ -71,11 +72,12 @@ def check_temperature(tau, dtype: torch.dtype) -> float | torch.Tensor:
 
 
 def check_count(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    """A whole number (a Python or NumPy integer, not a bool) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    return int(value)
 
 
 def check_logits(logits, dist: str, name: str = "logits") -> torch.Tensor:

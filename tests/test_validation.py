@@ -394,3 +394,13 @@ def test_tau_that_underflows_in_float32_gives_no_silent_nan(op, hard):
         return
     (y * torch.tensor([1.0, 2.0, 3.0])).sum().backward()
     assert torch.isfinite(y).all() and torch.isfinite(logits.grad).all()
+
+
+def test_numpy_integers_are_counts():
+    import numpy as np
+
+    logits = torch.tensor([0.2, -0.4])
+    value = E.reinforce(lambda z: z.sum(-1), logits, n_samples=np.int64(3), baseline="rloo")
+    assert value.shape == ()
+    with pytest.raises(TypeError, match="n_samples"):
+        E.reinforce(lambda z: z.sum(-1), logits, n_samples=np.float64(3.0))
