@@ -45,7 +45,7 @@ execute: $(STAMP)
 	$(BIN)/python -m stelib._execute $(NOTEBOOKS) book/status.ipynb
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python benchmarks/speed.py && $(BIN)/python benchmarks/estimators.py --out benchmarks/results/estimators.json
 
 student: $(STAMP)
 	$(BIN)/stelib-course student _build/student
