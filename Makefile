@@ -33,7 +33,7 @@ unit: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest -p no:cacheprovider -q --nbval \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) book/status.ipynb
+		--nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) book/benchmarks.ipynb book/status.ipynb
 
 test: lint unit notebooks book browser
 
@@ -42,7 +42,7 @@ browser: $(STAMP)
 	$(BIN)/python -m pytest tests/test_launch_urls.py tests/test_browser.py -q
 
 execute: $(STAMP)
-	$(BIN)/python -m stelib._execute $(NOTEBOOKS) book/status.ipynb
+	$(BIN)/python -m stelib._execute $(NOTEBOOKS) book/benchmarks.ipynb book/status.ipynb
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/speed.py && $(BIN)/python benchmarks/estimators.py --out benchmarks/results/estimators.json

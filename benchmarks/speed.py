@@ -3,7 +3,8 @@
     python benchmarks/speed.py [--out benchmarks/results/speed.json] [--repeats 7]
 
 Ratios (library time / reference time) are what matter: both sides run interleaved
-in the same process, so machine noise cancels. Reported in the book (Reference ->
+in the same process, on one thread, timed in process CPU time, so that other work on
+the machine changes both sides alike. Reported in the book (Reference ->
 Benchmarks) and in the issue notes. Goals: each op within 1.1x of its reference, and
 ``reinforce`` with 64 samples well under 64x the cost of one sample.
 """
@@ -11,6 +12,7 @@ Benchmarks) and in the issue notes. Goals: each op within 1.1x of its reference,
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import platform
 import time
@@ -30,10 +32,10 @@ def _time(fn, repeats: int, inner: int) -> float:
     fn()  # warm-up
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(inner):
             fn()
-        times.append((time.perf_counter() - start) / inner)
+        times.append((time.process_time() - start) / inner)
     return sorted(times)[len(times) // 2]
 
 
@@ -109,12 +111,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     torch.manual_seed(0)
+    torch.set_num_threads(1)
     results = {
         "machine": {
+            "date": datetime.date.today().isoformat(),
+            "platform": platform.platform(),
             "python": platform.python_version(),
             "torch": torch.__version__,
             "processor": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(),
+            "clock": "process CPU time",
         },
         "shape": list(SHAPE),
         "ste_threshold": ste_threshold_vs_idiom(args.repeats),

@@ -99,10 +99,6 @@ WRONG = {
 # --- crashing, NaN, wrongly shaped, unimplemented, not callable -----------------------
 
 
-def _crash(f):
-    raise RuntimeError("boom")
-
-
 def _nan(f):
     return f * float("nan")
 
@@ -155,15 +151,6 @@ def test_missing_gradient_is_explained():
 
 
 @pytest.mark.parametrize("key", SOLUTIONS)
-def test_crash_is_an_error(key):
-    checker, _ = SOLUTIONS[key]
-    verdict = checker(_crash)
-    assert verdict.status == "error"
-    assert "RuntimeError" in repr(verdict)
-    assert verdict.hint
-
-
-@pytest.mark.parametrize("key", SOLUTIONS)
 def test_nan_is_reported(key):
     checker, _ = SOLUTIONS[key]
     verdict = checker(_nan)
@@ -187,35 +174,9 @@ def test_wrong_dtype_is_reported(key):
     assert "dtype" in repr(verdict)
 
 
-@pytest.mark.parametrize("key", SOLUTIONS)
-def test_not_implemented(key):
-    checker, _ = SOLUTIONS[key]
-    verdict = checker(_not_implemented)
-    assert verdict.status == "not implemented"
-    assert "NOT IMPLEMENTED YET" in repr(verdict)
-
-
-@pytest.mark.parametrize("key", SOLUTIONS)
-@pytest.mark.parametrize("value", [None, 3, "sigmoid_ste", torch.zeros(3)])
-def test_not_callable_gives_a_verdict(key, value):
-    checker, _ = SOLUTIONS[key]
-    verdict = checker(value)
-    assert not verdict.passed
-    assert "expected a function" in repr(verdict)
-
-
 def test_registry():
     assert CHECKERS["ex-ch02-sigmoid-ste"] == ("sigmoid_ste", ch02.check_sigmoid_ste)
     assert CHECKERS["ex-ch02-sign-ste"] == ("sign_ste", ch02.check_sign_ste)
-
-
-def test_checker_leaves_global_state_alone():
-    torch.manual_seed(123)
-    before = torch.rand(1)
-    torch.manual_seed(123)
-    ch02.check_sigmoid_ste(sigmoid_ste)
-    after = torch.rand(1)
-    assert torch.equal(before, after)
 
 
 # --- the library functions chapter 2 appended ------------------------------------------

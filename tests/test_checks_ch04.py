@@ -71,10 +71,6 @@ WRONG = {
 }
 
 
-def _crash(*args, **kwargs):
-    raise RuntimeError("boom")
-
-
 def _not_implemented(*args, **kwargs):
     raise NotImplementedError
 
@@ -115,15 +111,6 @@ def test_wrong_fails_with_hint(key, wrong):
 
 
 @pytest.mark.parametrize("key", SOLUTIONS)
-def test_crash_is_error(key):
-    checker, _ = SOLUTIONS[key]
-    verdict = checker(_crash)
-    assert verdict.status == "error"
-    assert verdict.score == 0
-    assert "boom" in repr(verdict)
-
-
-@pytest.mark.parametrize("key", SOLUTIONS)
 def test_nan_fails(key):
     checker, _ = SOLUTIONS[key]
     verdict = checker(NAN[key])
@@ -138,23 +125,6 @@ def test_wrong_shape_fails(key):
     verdict = checker(BAD_SHAPE[key])
     assert not verdict.passed
     assert "shape" in repr(verdict)
-
-
-@pytest.mark.parametrize("key", SOLUTIONS)
-def test_not_implemented(key):
-    checker, _ = SOLUTIONS[key]
-    verdict = checker(_not_implemented)
-    assert verdict.status == "not implemented"
-    assert "NOT IMPLEMENTED" in repr(verdict)
-
-
-@pytest.mark.parametrize("key", SOLUTIONS)
-@pytest.mark.parametrize("value", [None, 3, "rloo_baseline"])
-def test_non_callable_gives_verdict(key, value):
-    checker, _ = SOLUTIONS[key]
-    verdict = checker(value)
-    assert verdict.status == "error"
-    assert "expected a function" in repr(verdict)
 
 
 def test_score_checker_accepts_autograd_solution():
@@ -204,12 +174,3 @@ def test_registered():
         "optimal_baseline",
         ch04.check_optimal_baseline,
     )
-
-
-def test_checkers_do_not_modify_global_rng():
-    torch.manual_seed(0)
-    before = torch.rand(1)
-    torch.manual_seed(0)
-    for checker, solution in SOLUTIONS.values():
-        checker(solution)
-    assert torch.equal(torch.rand(1), before)

@@ -101,10 +101,6 @@ WRONG = {
 }
 
 
-def _crash(*args, **kwargs):
-    raise RuntimeError("boom")
-
-
 def _not_implemented(*args, **kwargs):
     raise NotImplementedError
 
@@ -148,15 +144,6 @@ def test_derivative_at_mean_passes_the_multilinear_case_only():
 
 
 @pytest.mark.parametrize("key", SOLUTIONS)
-def test_crash_is_error(key):
-    checker, _ = SOLUTIONS[key]
-    verdict = checker(_crash)
-    assert verdict.status == "error"
-    assert verdict.score == 0
-    assert "boom" in repr(verdict)
-
-
-@pytest.mark.parametrize("key", SOLUTIONS)
 def test_nan_fails(key):
     checker, _ = SOLUTIONS[key]
     verdict = checker(NAN[key])
@@ -170,23 +157,6 @@ def test_wrong_shape_fails(key):
     verdict = checker(BAD_SHAPE[key])
     assert not verdict.passed
     assert "shape" in repr(verdict)
-
-
-@pytest.mark.parametrize("key", SOLUTIONS)
-def test_not_implemented(key):
-    checker, _ = SOLUTIONS[key]
-    verdict = checker(_not_implemented)
-    assert verdict.status == "not implemented"
-    assert "NOT IMPLEMENTED" in repr(verdict)
-
-
-@pytest.mark.parametrize("key", SOLUTIONS)
-@pytest.mark.parametrize("value", [None, 3, "expected_ste_grad"])
-def test_non_callable_gives_verdict(key, value):
-    checker, _ = SOLUTIONS[key]
-    verdict = checker(value)
-    assert verdict.status == "error"
-    assert "expected a function" in repr(verdict)
 
 
 def test_float_answers_are_accepted():
@@ -216,12 +186,3 @@ def test_references_agree_with_closed_forms():
     grad = ch05.dependent_grad_reference(0.3, 4.0, 8.0, 3.0)
     s = torch.sigmoid(torch.tensor([-4.0, 4.0], dtype=torch.float64))
     assert torch.allclose(grad, 1 + 3 * (s[0] - s[1]))
-
-
-def test_checkers_do_not_modify_global_rng():
-    torch.manual_seed(0)
-    before = torch.rand(1)
-    torch.manual_seed(0)
-    for checker, solution in SOLUTIONS.values():
-        checker(solution)
-    assert torch.equal(torch.rand(1), before)

@@ -125,10 +125,6 @@ WRONG = {
 }
 
 
-def _crash(*args, **kwargs):
-    raise RuntimeError("boom")
-
-
 def _not_implemented(*args, **kwargs):
     raise NotImplementedError
 
@@ -180,15 +176,6 @@ def test_detached_conditional_sample_fails_only_the_gradient_cases():
 
 
 @pytest.mark.parametrize("key", SOLUTIONS)
-def test_crash_is_error(key):
-    checker, _ = SOLUTIONS[key]
-    verdict = checker(_crash)
-    assert verdict.status == "error"
-    assert verdict.score == 0
-    assert "boom" in repr(verdict)
-
-
-@pytest.mark.parametrize("key", SOLUTIONS)
 def test_nan_fails(key):
     checker, _ = SOLUTIONS[key]
     verdict = checker(NAN[key])
@@ -202,23 +189,6 @@ def test_wrong_shape_fails(key):
     verdict = checker(BAD_SHAPE[key])
     assert not verdict.passed
     assert "shape" in repr(verdict)
-
-
-@pytest.mark.parametrize("key", SOLUTIONS)
-def test_not_implemented(key):
-    checker, _ = SOLUTIONS[key]
-    verdict = checker(_not_implemented)
-    assert verdict.status == "not implemented"
-    assert "NOT IMPLEMENTED" in repr(verdict)
-
-
-@pytest.mark.parametrize("key", SOLUTIONS)
-@pytest.mark.parametrize("value", [None, 3, "arm_grad"])
-def test_non_callable_gives_verdict(key, value):
-    checker, _ = SOLUTIONS[key]
-    verdict = checker(value)
-    assert verdict.status == "error"
-    assert "expected a function" in repr(verdict)
 
 
 def test_float32_solutions_pass():
@@ -270,12 +240,3 @@ def test_references_agree_with_closed_forms():
     one_hot = torch.eye(4, dtype=torch.float64)[2]
     low = ch06.rao_blackwell_reference(logits, one_hot, 256, 0.01, torch.Generator().manual_seed(0))
     assert low[2] > 0.95
-
-
-def test_checkers_do_not_modify_global_rng():
-    torch.manual_seed(0)
-    before = torch.rand(1)
-    torch.manual_seed(0)
-    for checker, solution in SOLUTIONS.values():
-        checker(solution)
-    assert torch.equal(torch.rand(1), before)
