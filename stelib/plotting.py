@@ -35,6 +35,12 @@ COLORS = {
     "sigmoid": "#17becf",
     "none": "#7f7f7f",
     "relaxed": "#2ca02c",
+    "reinforce rloo": "#6baed6",
+    "arm": "#8c564b",
+    "disarm": "#e377c2",
+    "relax": "#bcbd22",
+    "gumbel_rao": "#e6550d",
+    "reinmax": "#393b79",
 }
 """A fixed colour per estimator or surrogate, so that a name looks the same in every chapter."""
 
@@ -45,8 +51,12 @@ def set_style() -> None:
 
 
 def color(name: str, index: int = 0) -> str:
-    """The book's colour for ``name``, or the ``index``-th colour of the cycle."""
-    return COLORS.get(name, f"C{index % 10}")
+    """The book's colour for ``name``, looked up by the whole name, then by its first
+    word (``"relax (trained c)"`` is coloured as ``relax``); otherwise the ``index``-th
+    colour of the cycle."""
+    if name in COLORS:
+        return COLORS[name]
+    return COLORS.get(name.replace("(", " ").split(" ")[0].rstrip(","), f"C{index % 10}")
 
 
 def subplots(ncols: int = 1, nrows: int = 1, *, width: float = 3.4, height: float = 3.0, **kwargs):
@@ -84,16 +94,36 @@ def plot_curves(
     ylabel: str = "",
     title: str = "",
     logy: bool = False,
+    reference: Mapping[str, float] | None = None,
+    legend_outside: bool = False,
 ):
-    """Learning curves (or any series) by name, in the book's colours (chapter 2)."""
+    """Learning curves (or any series) by name, in the book's colours (chapter 2).
+
+    ``curves[name][t]`` is the value at step ``x[t]`` (default 1, ..., T). Curves whose
+    name starts with ``"exact"`` (computed without an estimator) are drawn in black, each
+    with its own dash. ``reference`` maps a label to a constant drawn as a dotted
+    horizontal line (an optimum, say); ``legend_outside`` puts the legend to the right.
+    """
+    dashes = ["--", ":", "-."]
+    n_exact = 0
     for i, (name, values) in enumerate(curves.items()):
         values = _numpy(values)
         xs = np.arange(1, len(values) + 1) if x is None else _numpy(x)
-        ax.plot(xs, values, label=name, color=color(name, i))
+        if name.startswith("exact"):
+            style = {"color": COLORS["exact"], "linestyle": dashes[n_exact % len(dashes)]}
+            n_exact += 1
+        else:
+            style = {"color": color(name, i)}
+        ax.plot(xs, values, label=name, **style)
+    for label, value in (reference or {}).items():
+        ax.axhline(value, color="grey", linestyle=":", linewidth=1.0, label=label)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     if logy:
         ax.set_yscale("log")
-    ax.legend()
+    if legend_outside:
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    else:
+        ax.legend()
     return ax
 
 
@@ -570,73 +600,6 @@ def mark_value(
 
 # --- Chapter 6: every estimator side by side -----------------------------------------
 
-ESTIMATOR_COLORS = {
-    **COLORS,
-    "reinforce rloo": "#6baed6",
-    "arm": "#8c564b",
-    "disarm": "#e377c2",
-    "relax": "#bcbd22",
-    "gumbel_rao": "#e6550d",
-    "reinmax": "#393b79",
-}
-"""A colour for every estimator of :data:`stelib.estimators.ESTIMATORS` (chapter 6 adds
-ARM, DisARM, RELAX, Gumbel-Rao and ReinMax to :data:`COLORS`, whose entries it keeps)."""
-
-
-def estimator_color(name: str, index: int = 0) -> str:
-    """The colour of an estimator's ``name`` in :data:`ESTIMATOR_COLORS`, looked up by the
-    whole name, then by its first word (``"relax (trained c)"`` is coloured as
-    ``relax``); otherwise the ``index``-th colour of the cycle. Introduced in chapter 6."""
-    if name in ESTIMATOR_COLORS:
-        return ESTIMATOR_COLORS[name]
-    first = name.replace("(", " ").split(" ")[0].rstrip(",")
-    return ESTIMATOR_COLORS.get(first, f"C{index % 10}")
-
-
-def plot_estimator_curves(
-    ax,
-    curves: Mapping[str, Sequence[float]],
-    *,
-    x: Sequence[float] | None = None,
-    xlabel: str = "step",
-    ylabel: str = "",
-    title: str = "",
-    logy: bool = False,
-    reference: Mapping[str, float] | None = None,
-    legend_outside: bool = False,
-):
-    r"""One curve per estimator, each in its colour (:func:`estimator_color`).
-
-    ``curves[name][t]`` is a value recorded at step ``x[t]`` (default :math:`1, \dots, T`),
-    for example the mean of :math:`\theta` over independent runs, or a test accuracy.
-    Curves whose name starts with ``"exact"`` (computed without any estimator, for
-    example by enumeration or marginalisation) are drawn in black with a distinct dash
-    each. ``reference`` maps a label to a constant drawn as a thin dotted horizontal line,
-    such as an optimum. ``legend_outside`` puts the legend to the right of the axes.
-    Introduced in chapter 6.
-    """
-    dashes = ["--", ":", "-."]
-    n_exact = 0
-    for i, (name, values) in enumerate(curves.items()):
-        ys = _numpy(values)
-        xs = np.arange(1, len(ys) + 1) if x is None else _numpy(x)
-        if name.startswith("exact"):
-            style = {"color": COLORS["exact"], "linestyle": dashes[n_exact % len(dashes)]}
-            n_exact += 1
-        else:
-            style = {"color": estimator_color(name, i)}
-        ax.plot(xs, ys, label=name, **style)
-    for label, value in (reference or {}).items():
-        ax.axhline(value, color="grey", linestyle=":", linewidth=1.0, label=label)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    if logy:
-        ax.set_yscale("log")
-    if legend_outside:
-        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
-    else:
-        ax.legend(fontsize=8)
-    return ax
-
 
 def plot_variance_cost(
     ax,
@@ -660,7 +623,7 @@ def plot_variance_cost(
     cheaper than the reference for the same variance (bias is not shown; an estimator
     may sit low here and still be biased). Variances at or below ``floor`` (for example
     an exact, zero-variance estimate) are drawn at ``floor`` with a downward triangle.
-    Colours follow :func:`estimator_color`. Introduced in chapter 6.
+    Colours follow :func:`color`. Introduced in chapter 6.
     """
     if not points:
         raise ValueError("points must hold at least one estimator")
@@ -668,7 +631,7 @@ def plot_variance_cost(
     if not np.all(costs > 0):
         raise ValueError("every cost in points must be positive")
     for i, (name, (cost, variance)) in enumerate(points.items()):
-        c = estimator_color(name, i)
+        c = color(name, i)
         low = not variance > floor
         y = floor if low else float(variance)
         ax.plot([float(cost)], [y], marker="v" if low else "o", color=c, linestyle="none")
