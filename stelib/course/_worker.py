@@ -74,7 +74,7 @@ def main(job_path: str, result_path: str) -> None:
         verdicts[label] = {
             "status": verdict.status,
             "score": verdict.score,
-            "message": verdict.message,
+            "message": "; ".join([verdict.message, *verdict.details[:2]]),
         }
     with open(result_path, "w", encoding="utf-8") as handle:
         json.dump({"cell_errors": cell_errors, "verdicts": verdicts}, handle)
