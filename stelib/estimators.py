@@ -256,10 +256,6 @@ def _only(dist: str, allowed: str, name: str, hint: str) -> None:
         raise ValueError(f"{name} supports only dist={allowed!r}, got dist={dist!r}; {hint}")
 
 
-def _check_temperature(tau, logits: torch.Tensor):
-    return check_temperature(tau, logits.dtype)
-
-
 def _per_variable(values: torch.Tensor, ndim: int) -> torch.Tensor:
     """View per-example values, shape ``(n, *batch)``, so that they broadcast against
     per-variable tensors with ``ndim`` dimensions (the sample dimension included)."""
@@ -551,7 +547,7 @@ def relax(
     _validate(f, logits, dist, n_samples, generator)
     _only(dist, "bernoulli", "relax", "for categorical variables use reinforce or gumbel_rao")
     if control_variate is None:
-        tau = 0.5 if tau is None else _check_temperature(tau, logits)
+        tau = 0.5 if tau is None else check_temperature(tau, logits.dtype)
         control_variate = _rebar_control_variate(tau)
     elif tau is not None:
         raise ValueError(
@@ -661,7 +657,7 @@ def gumbel_rao(
         "pass dist='categorical' (for binary variables use disarm, relax or reinmax)",
     )
     check_count(k, "k")
-    _check_temperature(tau, logits)
+    check_temperature(tau, logits.dtype)
     expanded = _expand(logits, n_samples)
     one_hot = _gumbel.gumbel_max(expanded.detach(), generator=generator)
     scores = _conditional_gumbel_scores(expanded, one_hot, k, generator)
@@ -731,7 +727,7 @@ def reinmax(
     Introduced in chapter 6.
     """
     _validate(f, logits, dist, n_samples, generator)
-    _check_temperature(tau, logits)
+    check_temperature(tau, logits.dtype)
     theta = logits
     if dist == "bernoulli":
         theta = torch.stack([torch.zeros_like(logits), logits], dim=-1)
